@@ -1,3 +1,5 @@
+import type { BaseLogger } from 'pino'
+
 export type SmsPurpose = 'REGISTER' | 'LOGIN' | 'RESET_PASSWORD'
 
 export interface SmsMessage {
@@ -23,3 +25,6 @@ export interface SmsSender {
 export class SmsDeliveryError extends Error {
   override name = 'SmsDeliveryError'
 }
+
+/** What providers log through: satisfied by a pino logger and by Fastify's `app.log`. */
+export type SmsLogger = Pick<BaseLogger, 'info' | 'warn' | 'error'>
