@@ -106,6 +106,7 @@ export const configSchema = z
     LOGIN_CAPTCHA_AFTER_FAILURES: int(1).default(3),
     LOGIN_LOCK_AFTER_FAILURES: int(1).default(10),
     LOGIN_LOCK_SECONDS: int(1).default(900),
+    LOGIN_FAILURE_WINDOW_SECONDS: int(60).default(86_400),
 
     ACCESS_TOKEN_TTL_SECONDS: int(10, 86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: int(60).default(2_592_000),
