@@ -12,11 +12,14 @@ export interface StoreBackend {
 }
 
 export function storeBackends(): StoreBackend[] {
-  return [
+  const wanted = (process.env.TEST_BACKENDS ?? 'real,embedded').split(',').map((s) => s.trim())
+  const all: StoreBackend[] = [
     {
       name: 'redis',
       create: () => createRedisStore({ url: testRedisUrl, keyPrefix: `test:${randomUUID()}:` }),
     },
     { name: 'memory', create: async () => createMemoryStore() },
   ]
+  // 'real' means the machine's Redis; 'embedded' the in-process store.
+  return all.filter((b) => wanted.includes(b.name === 'redis' ? 'real' : 'embedded'))
 }

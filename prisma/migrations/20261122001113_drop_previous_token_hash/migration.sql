@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "sessions" DROP COLUMN "previous_token_hash";
