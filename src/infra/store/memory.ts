@@ -37,6 +37,17 @@ export function createMemoryStore(options: { sweepMs?: number } = {}): Store {
     return log.stamps
   }
 
+  const append = (key: string, id: string, now: number, windowMs: number) => {
+    const log = live(key, 'log')
+    const gcAt = Date.now() + windowMs
+    if (log) {
+      log.stamps.push({ id, at: now })
+      log.gcAt = gcAt
+    } else {
+      entries.set(key, { type: 'log', stamps: [{ id, at: now }], gcAt })
+    }
+  }
+
   return {
     kind: 'memory',
 
@@ -69,17 +80,7 @@ export function createMemoryStore(options: { sweepMs?: number } = {}): Store {
         }
       }
       if (blocked) return { ok: false, ...blocked }
-      for (const w of windows) {
-        if (w.windowMs <= 0) continue
-        const log = live(w.key, 'log')
-        const gcAt = Date.now() + w.windowMs
-        if (log) {
-          log.stamps.push({ id, at: now })
-          log.gcAt = gcAt
-        } else {
-          entries.set(w.key, { type: 'log', stamps: [{ id, at: now }], gcAt })
-        }
-      }
+      for (const w of windows) if (w.windowMs > 0) append(w.key, id, now, w.windowMs)
       return { ok: true }
     },
     async release(id, keys) {
@@ -103,14 +104,7 @@ export function createMemoryStore(options: { sweepMs?: number } = {}): Store {
         if (until > now) return { ok: false, reason: 'locked', retryAfterMs: until - now }
       }
       if (n >= g.captchaAfter && !captchaSolved) return { ok: false, reason: 'captcha' }
-      const log = live(g.key, 'log')
-      const gcAt = Date.now() + g.windowMs
-      if (log) {
-        log.stamps.push({ id, at: now })
-        log.gcAt = gcAt
-      } else {
-        entries.set(g.key, { type: 'log', stamps: [{ id, at: now }], gcAt })
-      }
+      append(g.key, id, now, g.windowMs)
       return { ok: true, count: n + 1 }
     },
 
