@@ -138,6 +138,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
   return {
     kind: 'redis',
+    redis: client,
 
     async set(key, value, ttlMs) {
       await client.set(k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)))

@@ -1,3 +1,5 @@
+import type { Cluster, Redis } from 'ioredis'
+
 /**
  * The key-value store behind captcha answers, SMS codes, limits and revocations.
  *
@@ -13,6 +15,8 @@
  */
 export interface Store {
   readonly kind: 'redis' | 'memory'
+  /** The Redis connection, for plugins that keep their own counters there (rate limiting). */
+  readonly redis?: Redis | Cluster
 
   /** Sets `key` to `value`, replacing any value, expiring after `ttlMs`. */
   set(key: string, value: string, ttlMs: number): Promise<void>
