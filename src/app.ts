@@ -10,6 +10,7 @@ import { createSmsSender } from './infra/sms/index.js'
 import type { SmsSender } from './infra/sms/types.js'
 import { storePlugin, type Store } from './infra/store/index.js'
 import { graphqlPlugin } from './graphql/index.js'
+import { httpSecurityPlugin } from './http/security.js'
 import { systemClock, type Clock } from './lib/clock.js'
 import { createServices, type Services } from './modules/services.js'
 
@@ -55,8 +56,8 @@ export function fastifyOptions(config: Config, overrides: AppOverrides = {}): Fa
   return {
     logger,
     trustProxy: config.TRUST_PROXY,
-    // Requests this large are not GraphQL operations of this API; 413 beats parsing them.
-    bodyLimit: 100 * 1024,
+    // Requests larger than this are not operations of this API; 413 beats parsing them.
+    bodyLimit: config.BODY_LIMIT_BYTES,
     // A request id from the client is believed only behind a trusted proxy.
     requestIdHeader: config.TRUST_PROXY ? 'x-request-id' : false,
     genReqId: () => randomUUID(),
@@ -92,6 +93,7 @@ export const app = fp<{ config: Config } & AppOverrides>(
         { name: 'modules', dependencies: ['store', 'db'] },
       ),
     )
+    await app.register(httpSecurityPlugin, { config })
     await app.register(graphqlPlugin, { config })
 
     app.get('/healthz', async () => ({ status: 'ok' }))

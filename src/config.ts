@@ -52,6 +52,35 @@ const url = (protocols: string[]) =>
     { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
   )
 
+// The fields a client address may execute a limited number of times per minute.
+export const budgetedFields = [
+  'checkMobile',
+  'requestImageCaptcha',
+  'sendSmsCode',
+  'register',
+  'login',
+  'refreshToken',
+  'resetPassword',
+  'changePassword',
+] as const
+export type BudgetedField = (typeof budgetedFields)[number]
+const defaultBudgets = 'checkMobile=30,requestImageCaptcha=30,sendSmsCode=10,register=10,login=20,refreshToken=60,resetPassword=10,changePassword=10'
+
+// `field=count,…`; fields left out keep their default.
+const budgets = z.string().default('').transform((v, ctx) => {
+  const map = new Map<BudgetedField, number>()
+  for (const pair of `${defaultBudgets},${v}`.split(',')) {
+    if (!pair.trim()) continue
+    const [name, count, ...rest] = pair.split('=').map((s) => s.trim())
+    if (!budgetedFields.includes(name as BudgetedField) || rest.length > 0 || !/^\d+$/.test(count ?? '') || Number(count) < 1) {
+      ctx.addIssue({ code: 'custom', message: `expected field=count with a field of ${budgetedFields.join(', ')}, got "${pair.trim()}"` })
+      return z.NEVER
+    }
+    map.set(name as BudgetedField, Number(count))
+  }
+  return map
+})
+
 export const configSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -101,6 +130,28 @@ export const configSchema = z
     ALIYUN_SMS_ENDPOINT: z.string().min(1).default('dysmsapi.aliyuncs.com'),
 
     CLIENT_RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+    // Requests per client address per minute on /graphql, whatever they contain.
+    CLIENT_REQUESTS_PER_MINUTE: int(1).default(300),
+    // Executions of each field per client address per minute, counted per executed field.
+    CLIENT_OPERATION_BUDGETS: budgets,
+
+    SMS_GLOBAL_PER_MINUTE_LIMIT: int(1).default(120),
+    SMS_GLOBAL_DAILY_LIMIT: int(1).default(10_000),
+    SMS_PREFIX_HOURLY_LIMIT: int(1).default(20),
+    SMS_PREFIX_BLOCK_DIGITS: int(1, 8).default(4),
+
+    GRAPHQL_MAX_ALIASES: int(0).default(10),
+    GRAPHQL_MAX_ROOT_MUTATIONS: int(1).default(1),
+    GRAPHQL_MAX_ROOT_FIELDS: int(1).default(10),
+    GRAPHQL_MAX_DEPTH: int(1).default(8),
+    GRAPHQL_MAX_DIRECTIVES: int(0).default(10),
+    GRAPHQL_MAX_TOKENS: int(50).default(1000),
+    BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
+    CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'origins like https://app.example.com, comma-separated'))),
 
     BCRYPT_COST: int(4, 15).default(12),
     LOGIN_CAPTCHA_AFTER_FAILURES: int(1).default(3),

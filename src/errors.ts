@@ -25,18 +25,26 @@ export class AppError extends Error {
   readonly code: ErrorCode
   /** Extra public fields for `extensions`, e.g. `retryAfter`. */
   readonly extensions: Record<string, unknown>
+  /** The HTTP status when the error stops the request before GraphQL runs (e.g. 429). */
+  readonly statusCode: number | undefined
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; extensions?: Record<string, unknown> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; extensions?: Record<string, unknown>; statusCode?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.extensions = options.extensions ?? {}
+    this.statusCode = options.statusCode
   }
 }
 
 /** `RATE_LIMITED` with `retryAfter` in whole seconds, never below 1. */
-export function rateLimited(message: string, retryAfterMs: number): AppError {
+export function rateLimited(message: string, retryAfterMs: number, statusCode?: number): AppError {
   return new AppError('RATE_LIMITED', message, {
     extensions: { retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
+    ...(statusCode ? { statusCode } : {}),
   })
 }
 

@@ -48,6 +48,7 @@ export function createErrorFormatter(options: { production: boolean }) {
         if (!execution.data) statusCode = httpStatus(original) ?? 400
       } else if (isAppError(original)) {
         errors.push({ message: original.message, ...where(error), extensions: { ...original.extensions, code: original.code } })
+        if (!execution.data && original.statusCode) statusCode = original.statusCode
       } else if (!original || original instanceof GraphQLError) {
         // graphql-js's own: syntax, validation, coercion of variables
         errors.push({ message: clean(error.message), ...where(error), extensions: { code: 'BAD_USER_INPUT' } })

@@ -7,7 +7,7 @@ import { DateTime } from './scalars.js'
 
 // Resolvers stay thin: read the arguments and the caller, call one service, return.
 
-const meta = (ctx: MercuriusContext) => ({ ip: ctx.ip, userAgent: ctx.userAgent })
+const meta = (ctx: MercuriusContext) => ({ ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId })
 type WithDelivery<T> = T & { refreshTokenDelivery?: Delivery | null }
 
 export const resolvers: IResolvers = {
@@ -25,7 +25,7 @@ export const resolvers: IResolvers = {
       _root,
       { input }: { input: { mobile: string; purpose: SmsPurpose; captchaId: string; captchaText: string } },
       ctx,
-    ) => ctx.app.services.smsCodes.send({ ...input, ip: ctx.ip }),
+    ) => ctx.app.services.smsCodes.send({ ...input, ip: ctx.ip, requestId: ctx.requestId }),
 
     register: async (_root, { input }: { input: WithDelivery<RegisterInput> }, ctx) =>
       deliver(ctx.reply, await ctx.app.services.accounts.register(input, meta(ctx)), input.refreshTokenDelivery ?? 'BODY'),

@@ -11,6 +11,7 @@ import { createAccountService, type AccountService } from './accounts/account-se
 import { createPasswordHasher } from './accounts/passwords.js'
 import { createSessionService, type SessionService } from './sessions/session-service.js'
 import { createAccessTokens, createRefreshTokens } from './sessions/tokens.js'
+import { createClientLimits, type ClientLimits } from './limits/client-limits.js'
 import { createUserRepository } from './users/user-repository.js'
 import { createUserService, type UserService } from './users/user-service.js'
 
@@ -20,6 +21,7 @@ export interface Services {
   users: UserService
   sessions: SessionService
   accounts: AccountService
+  limits: ClientLimits
 }
 
 /** Wires every service to its dependencies, explicitly, in one place. */
@@ -66,5 +68,6 @@ export function createServices(deps: {
     log,
     config,
   })
-  return { captcha, smsCodes, users, sessions, accounts }
+  const limits = createClientLimits({ store, clock, log, config })
+  return { captcha, smsCodes, users, sessions, accounts, limits }
 }

@@ -1,54 +1,15 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTestDatabase } from '../helpers/database.js'
 import { testRedisUrl } from '../helpers/backends.js'
 import { backends } from '../helpers/app.js'
+import { startServer } from '../helpers/server.js'
 
 // The whole journey as a client makes it: the real server process (`npm start`'s
 // command), real HTTP, the file outbox standing in for the phone.
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-
-async function startServer(env: Record<string, string>) {
-  const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'development', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout!.on('data', (d) => (output += d))
-  child.stderr!.on('data', (d) => (output += d))
-  const base = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${output}`)
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) break
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`server did not become ready: ${output}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  return {
-    base,
-    output: () => output,
-    async stop() {
-      child.kill('SIGTERM')
-      return exited
-    },
-  }
-}
-
 async function gql(base: string, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   const res = await fetch(`${base}/graphql`, {
     method: 'POST',

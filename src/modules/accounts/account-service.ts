@@ -86,14 +86,14 @@ export function createAccountService(deps: {
     if (result.reason === 'captcha') {
       throw new AppError('CAPTCHA_REQUIRED', 'Too many failed attempts for this number; solve an image captcha first.')
     }
-    log.warn({ event: 'login.locked', mobile: maskMobile(e164), ip: meta.ip }, 'password check refused: number locked')
+    log.warn({ event: 'login.locked', mobile: maskMobile(e164), ip: meta.ip, reqId: meta.requestId }, 'password check refused: number locked')
     throw rateLimited('Too many failed attempts; this number is locked for a while.', result.retryAfterMs)
   }
 
   const recordFailure = (e164: string, count: number, meta: ClientMeta, userId?: string) => {
-    log.info({ event: 'login.failed', mobile: maskMobile(e164), userId, ip: meta.ip, failures: count }, 'password check failed')
+    log.info({ event: 'login.failed', mobile: maskMobile(e164), userId, ip: meta.ip, reqId: meta.requestId, failures: count }, 'password check failed')
     if (count === config.LOGIN_LOCK_AFTER_FAILURES) {
-      log.warn({ event: 'login.lock', mobile: maskMobile(e164), ip: meta.ip }, 'number locked after repeated failures')
+      log.warn({ event: 'login.lock', mobile: maskMobile(e164), ip: meta.ip, reqId: meta.requestId }, 'number locked after repeated failures')
     }
   }
 
@@ -137,7 +137,7 @@ export function createAccountService(deps: {
         if (isUniqueViolation(err)) throw new AppError('MOBILE_TAKEN', 'That mobile number is already registered.')
         throw err
       }
-      log.info({ event: 'account.registered', userId: created.user.id, mobile: maskMobile(e164), ip: meta.ip }, 'account registered')
+      log.info({ event: 'account.registered', userId: created.user.id, mobile: maskMobile(e164), ip: meta.ip, reqId: meta.requestId }, 'account registered')
       return sessions.issue(created)
     },
 
@@ -162,7 +162,7 @@ export function createAccountService(deps: {
           return session
         })
         await clearFailures(e164)
-        log.info({ event: 'login.ok', method: 'SMS_CODE', userId: created.user.id, ip: meta.ip }, 'signed in')
+        log.info({ event: 'login.ok', method: 'SMS_CODE', userId: created.user.id, ip: meta.ip, reqId: meta.requestId }, 'signed in')
         return sessions.issue(created)
       }
 
@@ -193,7 +193,7 @@ export function createAccountService(deps: {
         })
         return sessions.create(tx, updated, meta)
       })
-      log.info({ event: 'login.ok', method: 'PASSWORD', userId: user.id, ip: meta.ip }, 'signed in')
+      log.info({ event: 'login.ok', method: 'PASSWORD', userId: user.id, ip: meta.ip, reqId: meta.requestId }, 'signed in')
       return sessions.issue(created)
     },
 
@@ -219,7 +219,7 @@ export function createAccountService(deps: {
       })
       await sessions.denyAccess(ended)
       await clearFailures(e164)
-      log.info({ event: 'password.reset', userId: user.id, ip: meta.ip, sessionsEnded: ended.length }, 'password reset')
+      log.info({ event: 'password.reset', userId: user.id, ip: meta.ip, reqId: meta.requestId, sessionsEnded: ended.length }, 'password reset')
       return sessions.issue(created)
     },
 
@@ -246,7 +246,7 @@ export function createAccountService(deps: {
         return sessions.revoke(tx, { userId: user.id, exceptSessionId: identity.sessionId }, 'password_changed')
       })
       await sessions.denyAccess(ended)
-      log.info({ event: 'password.changed', userId: user.id, ip: meta.ip, sessionsEnded: ended.length }, 'password changed')
+      log.info({ event: 'password.changed', userId: user.id, ip: meta.ip, reqId: meta.requestId, sessionsEnded: ended.length }, 'password changed')
     },
 
     async logout(identity, allDevices, meta) {
@@ -257,7 +257,7 @@ export function createAccountService(deps: {
       )
       // The current session's tokens are refused even if the row was already revoked.
       await sessions.denyAccess([...new Set([...ended, identity.sessionId])])
-      log.info({ event: 'logout', userId: identity.userId, ip: meta.ip, allDevices, sessionsEnded: ended.length }, 'signed out')
+      log.info({ event: 'logout', userId: identity.userId, ip: meta.ip, reqId: meta.requestId, allDevices, sessionsEnded: ended.length }, 'signed out')
     },
 
     async me(identity) {

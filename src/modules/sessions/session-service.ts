@@ -11,6 +11,8 @@ import type { AccessClaims, AccessTokens, RefreshToken, RefreshTokens } from './
 export interface ClientMeta {
   ip: string
   userAgent?: string | undefined
+  /** for audit events, so one request's events can be found together */
+  requestId?: string | undefined
 }
 
 export interface IssuedSession {
@@ -167,7 +169,7 @@ export function createSessionService(deps: {
       const ids = await revoke(db, { sessionId: session.id }, 'refresh_token_reuse')
       await denyAccess(ids.length > 0 ? ids : [session.id])
       log.warn(
-        { event: 'session.reuse_detected', userId: session.userId, sessionId: session.id, ip: meta.ip, generationsBack: distance },
+        { event: 'session.reuse_detected', userId: session.userId, sessionId: session.id, ip: meta.ip, reqId: meta.requestId, generationsBack: distance },
         'refresh token reuse detected; session revoked',
       )
       throw unauthenticated()

@@ -7,6 +7,7 @@ import { constantTimeEqual, hmacHex } from '../../lib/crypto.js'
 import type { Store, Window } from '../../infra/store/index.js'
 import { SmsDeliveryError, type SmsPurpose, type SmsSender } from '../../infra/sms/types.js'
 import type { CaptchaService } from '../captcha/captcha-service.js'
+import { clientKey } from '../limits/client-key.js'
 import { maskMobile, parseMobile } from '../mobile/mobile.js'
 
 export interface SendCodeInput {
@@ -16,6 +17,7 @@ export interface SendCodeInput {
   captchaText: string
   /** the client address, for the per-address limit */
   ip: string
+  requestId?: string
 }
 
 export interface SmsCodeReceipt {
@@ -43,6 +45,11 @@ export interface RegisteredLookup {
   isRegistered(e164: string): Promise<boolean>
 }
 
+interface LimitGroup {
+  scope: 'ip' | 'global' | 'prefix' | 'number'
+  windows: Window[]
+}
+
 type Deps = {
   store: Store
   clock: Clock
@@ -62,10 +69,15 @@ type Deps = {
     | 'SMS_DAILY_LIMIT'
     | 'SMS_IP_HOURLY_LIMIT'
     | 'SMS_TEST_CODES'
+    | 'SMS_GLOBAL_PER_MINUTE_LIMIT'
+    | 'SMS_GLOBAL_DAILY_LIMIT'
+    | 'SMS_PREFIX_HOURLY_LIMIT'
+    | 'SMS_PREFIX_BLOCK_DIGITS'
   >
 }
 
-const HOUR = 3_600_000
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 // Every key of one number carries the number as its hash tag: one Redis Cluster slot.
 const codeKey = (e164: string, purpose: SmsPurpose) => `sms:{${e164}}:code:${purpose}`
@@ -78,14 +90,62 @@ export function createSmsCodeService(deps: Deps): SmsCodeService {
   const hashCode = (e164: string, purpose: SmsPurpose, code: string) =>
     hmacHex(deps.codeKey, `${e164}\n${purpose}\n${code}`)
 
-  const numberWindows = (e164: string): Window[] => [
-    { key: `sms:{${e164}}:cooldown`, limit: 1, windowMs: resendMs },
-    { key: `sms:{${e164}}:hour`, limit: config.SMS_HOURLY_LIMIT, windowMs: HOUR },
-    { key: `sms:{${e164}}:day`, limit: config.SMS_DAILY_LIMIT, windowMs: DAY },
-  ]
-  const ipWindows = (ip: string): Window[] => [
-    { key: `sms:ip:{${ip}}:hour`, limit: config.SMS_IP_HOURLY_LIMIT, windowMs: HOUR },
-  ]
+  // Each group is one hash slot, reserved atomically; groups are reserved in this order
+  // and a refusal hands back what the earlier groups took.
+  const limitGroups = (e164: string, ip: string, test: boolean): LimitGroup[] => {
+    const groups: LimitGroup[] = [
+      { scope: 'ip', windows: [{ key: `sms:ip:{${clientKey(ip)}}:hour`, limit: config.SMS_IP_HOURLY_LIMIT, windowMs: HOUR }] },
+    ]
+    // Test numbers deliver nothing, so they spend none of the budgets that guard cost.
+    if (test) return groups
+    // A circuit breaker for the whole deployment: SMS pumping through many numbers and
+    // addresses still meets a ceiling on what the provider bill can reach.
+    groups.push({
+      scope: 'global',
+      windows: [
+        { key: 'sms:{global}:minute', limit: config.SMS_GLOBAL_PER_MINUTE_LIMIT, windowMs: MINUTE },
+        { key: 'sms:{global}:day', limit: config.SMS_GLOBAL_DAILY_LIMIT, windowMs: DAY },
+      ],
+    })
+    // Toll fraud walks through a range of premium numbers: cap each block of numbers.
+    const block = e164.slice(0, e164.length - config.SMS_PREFIX_BLOCK_DIGITS)
+    groups.push({ scope: 'prefix', windows: [{ key: `sms:{prefix:${block}}:hour`, limit: config.SMS_PREFIX_HOURLY_LIMIT, windowMs: HOUR }] })
+    groups.push({
+      scope: 'number',
+      windows: [
+        { key: `sms:{${e164}}:cooldown`, limit: 1, windowMs: resendMs },
+        { key: `sms:{${e164}}:hour`, limit: config.SMS_HOURLY_LIMIT, windowMs: HOUR },
+        { key: `sms:{${e164}}:day`, limit: config.SMS_DAILY_LIMIT, windowMs: DAY },
+      ],
+    })
+    return groups
+  }
+
+  const refusal = (scope: LimitGroup['scope'], key: string, retryAfterMs: number) => {
+    switch (scope) {
+      case 'ip':
+        return rateLimited('Too many codes requested from this address; try again later.', retryAfterMs)
+      case 'global':
+        return rateLimited('Codes cannot be sent right now; try again later.', retryAfterMs)
+      case 'prefix':
+        return rateLimited('Too many codes requested for numbers like this one; try again later.', retryAfterMs)
+      case 'number':
+        return rateLimited(
+          key.endsWith(':cooldown')
+            ? 'A code was sent to this number moments ago; wait before asking for another.'
+            : 'Too many codes were sent to this number; try again later.',
+          retryAfterMs,
+        )
+    }
+  }
+
+  // One alert per breaker window and process, not one per refused request.
+  const alertedAt = new Map<string, number>()
+  const alert = (key: string, windowMs: number, now: number, fields: Record<string, unknown>) => {
+    if ((alertedAt.get(key) ?? -Infinity) > now - windowMs) return
+    alertedAt.set(key, now)
+    log.error({ event: 'sms.breaker_tripped', ...fields }, 'SMS circuit breaker tripped: sending is paused')
+  }
 
   return {
     async send(input) {
@@ -108,32 +168,21 @@ export function createSmsCodeService(deps: Deps): SmsCodeService {
       const now = clock.now()
       const testCode = config.SMS_TEST_CODES.get(e164)
       const reservation = randomUUID()
-      const ipWins = ipWindows(input.ip)
-      const numWins = testCode ? [] : numberWindows(e164)
-
-      // Each reservation is one atomic step per hash slot: of concurrent senders for one
-      // number, only as many as the windows allow get past here.
-      const byIp = await store.reserve(reservation, ipWins, now)
-      if (!byIp.ok) {
-        log.warn({ event: 'sms.limit', scope: 'ip', ip: input.ip }, 'sms send refused: address limit')
-        throw rateLimited('Too many codes requested from this address; try again later.', byIp.retryAfterMs)
+      const groups = limitGroups(e164, input.ip, testCode !== undefined)
+      const taken: LimitGroup[] = []
+      const releaseAll = () => Promise.all(taken.map((g) => store.release(reservation, g.windows.map((w) => w.key))))
+      for (const group of groups) {
+        const result = await store.reserve(reservation, group.windows, now)
+        if (!result.ok) {
+          await releaseAll()
+          const window = group.windows.find((w) => w.key === result.key)
+          const fields = { scope: group.scope, key: result.key, limit: window?.limit, mobile: maskMobile(e164), ip: input.ip, reqId: input.requestId }
+          if (group.scope === 'global') alert(result.key, window?.windowMs ?? MINUTE, now, fields)
+          else log.warn({ event: 'limit.tripped', ...fields }, 'sms send refused by a limit')
+          throw refusal(group.scope, result.key, result.retryAfterMs)
+        }
+        taken.push(group)
       }
-      const byNumber = await store.reserve(reservation, numWins, now)
-      if (!byNumber.ok) {
-        await store.release(reservation, ipWins.map((w) => w.key))
-        const cooldown = byNumber.key.endsWith(':cooldown')
-        throw rateLimited(
-          cooldown
-            ? 'A code was sent to this number moments ago; wait before asking for another.'
-            : 'Too many codes were sent to this number; try again later.',
-          byNumber.retryAfterMs,
-        )
-      }
-      const releaseAll = () =>
-        Promise.all([
-          store.release(reservation, ipWins.map((w) => w.key)),
-          store.release(reservation, numWins.map((w) => w.key)),
-        ])
 
       const code = testCode ?? String(randomInt(0, 1_000_000)).padStart(6, '0')
       const nonce = randomUUID()
@@ -163,7 +212,7 @@ export function createSmsCodeService(deps: Deps): SmsCodeService {
             log.error({ err: cleanupErr }, 'cleanup after failed sms delivery failed'),
           )
           log.warn(
-            { event: 'sms.failed', mobile: maskMobile(e164), purpose: input.purpose, provider: sender.name, err },
+            { event: 'sms.failed', mobile: maskMobile(e164), purpose: input.purpose, provider: sender.name, reqId: input.requestId, err },
             'sms delivery failed',
           )
           throw new AppError('SMS_DELIVERY_FAILED', 'The code could not be sent; try again shortly.', {
@@ -172,7 +221,7 @@ export function createSmsCodeService(deps: Deps): SmsCodeService {
         }
       }
       log.info(
-        { event: 'sms.sent', mobile: maskMobile(e164), purpose: input.purpose, ip: input.ip, test: Boolean(testCode) },
+        { event: 'sms.sent', mobile: maskMobile(e164), purpose: input.purpose, ip: input.ip, reqId: input.requestId, test: Boolean(testCode) },
         'sms code sent',
       )
       return { mobile: e164, expiresAt: new Date(expiresAt), resendAfter: new Date(now + resendMs) }
