@@ -50,7 +50,6 @@ export function createServices(deps: {
   const users = createUserService({ users: userRepository, config })
   const sessions = createSessionService({
     db,
-    store,
     clock,
     access: createAccessTokens({ key: deriveKey(secret, 'jwt-access-hs256'), clock, config }),
     refreshTokens: createRefreshTokens(deriveKey(secret, 'refresh-token-chain')),

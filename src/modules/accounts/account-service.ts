@@ -7,7 +7,7 @@ import type { Gate, Store } from '../../infra/store/index.js'
 import type { Clock } from '../../lib/clock.js'
 import type { CaptchaService } from '../captcha/captcha-service.js'
 import { maskMobile, parseMobile } from '../mobile/mobile.js'
-import type { ClientMeta, IssuedSession, SessionService } from '../sessions/session-service.js'
+import type { ClientMeta, Identity, IssuedSession, SessionService } from '../sessions/session-service.js'
 import type { SmsCodeService, VerifiedCode } from '../sms-codes/sms-code-service.js'
 import { checkPasswordPolicy, type PasswordHasher } from './passwords.js'
 
@@ -37,7 +37,7 @@ export interface AccountService {
     meta: ClientMeta,
   ): Promise<void>
   logout(identity: { userId: string; sessionId: string }, allDevices: boolean, meta: ClientMeta): Promise<void>
-  me(identity: { userId: string }): Promise<User>
+  me(identity: Identity): Promise<User>
 }
 
 const NICKNAME_MAX = 32
@@ -217,7 +217,6 @@ export function createAccountService(deps: {
         await consumeOrAbort(verified)
         return session
       })
-      await sessions.denyAccess(ended)
       await clearFailures(e164)
       log.info({ event: 'password.reset', userId: user.id, ip: meta.ip, reqId: meta.requestId, sessionsEnded: ended.length }, 'password reset')
       return sessions.issue(created)
@@ -245,7 +244,6 @@ export function createAccountService(deps: {
         await tx.user.update({ where: { id: user.id }, data: { passwordHash, passwordChangedAt: new Date(clock.now()) } })
         return sessions.revoke(tx, { userId: user.id, exceptSessionId: identity.sessionId }, 'password_changed')
       })
-      await sessions.denyAccess(ended)
       log.info({ event: 'password.changed', userId: user.id, ip: meta.ip, reqId: meta.requestId, sessionsEnded: ended.length }, 'password changed')
     },
 
@@ -255,15 +253,12 @@ export function createAccountService(deps: {
         allDevices ? { userId: identity.userId } : { sessionId: identity.sessionId },
         allDevices ? 'logout_all' : 'logout',
       )
-      // The current session's tokens are refused even if the row was already revoked.
-      await sessions.denyAccess([...new Set([...ended, identity.sessionId])])
       log.info({ event: 'logout', userId: identity.userId, ip: meta.ip, reqId: meta.requestId, allDevices, sessionsEnded: ended.length }, 'signed out')
     },
 
     async me(identity) {
-      const user = await db.user.findUnique({ where: { id: identity.userId } })
-      if (!user || user.status !== 'ACTIVE') throw new AppError('UNAUTHENTICATED', 'Sign in again.')
-      return user
+      // authenticate() loaded the user with the session and found both live.
+      return identity.user
     },
   }
 }

@@ -3,7 +3,6 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../../config.js'
 import { AppError } from '../../errors.js'
 import type { Prisma, PrismaClient, User } from '../../generated/prisma/client.js'
-import type { Store } from '../../infra/store/index.js'
 import type { Clock } from '../../lib/clock.js'
 import { constantTimeEqual } from '../../lib/crypto.js'
 import type { AccessClaims, AccessTokens, RefreshToken, RefreshTokens } from './tokens.js'
@@ -27,6 +26,8 @@ export interface IssuedSession {
 export interface Identity {
   userId: string
   sessionId: string
+  /** loaded with the session check, so `me` costs no second query */
+  user: User
 }
 
 type Tx = Prisma.TransactionClient | PrismaClient
@@ -37,29 +38,24 @@ export interface SessionService {
   issue(created: { user: User; refresh: RefreshToken; expiresAt: Date }): IssuedSession
   /** Rotation with reuse detection and a grace window for concurrent retries. */
   refresh(token: string, meta: ClientMeta): Promise<IssuedSession>
-  /** The caller of an access token, or UNAUTHENTICATED (bad, expired or ended). */
+  /** The caller of an access token, or UNAUTHENTICATED (bad, expired, or of an ended session). */
   authenticate(accessToken: string): Promise<Identity>
-  /** Ends sessions: revoked in the database, and their access tokens refused from now on. */
+  /** Ends sessions; their refresh tokens and access tokens are refused from the commit on. */
   revoke(tx: Tx, where: { sessionId: string } | { userId: string; exceptSessionId?: string }, reason: string): Promise<string[]>
-  /** Marks ended sessions in the store; call after the transaction that revoked them committed. */
-  denyAccess(sessionIds: string[]): Promise<void>
 }
 
-// Every access token of an ended session is refused until it would have expired anyway.
-const revokedKey = (sessionId: string) => `session:{${sessionId}}:revoked`
 // A chain longer than this is not followed: at one rotation a minute that is a week.
 const MAX_DERIVATION = 10_000
 
 export function createSessionService(deps: {
   db: PrismaClient
-  store: Store
   clock: Clock
   access: AccessTokens
   refreshTokens: RefreshTokens
   log: FastifyBaseLogger
-  config: Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS' | 'ACCESS_TOKEN_TTL_SECONDS'>
+  config: Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
 }): SessionService {
-  const { db, store, clock, access, refreshTokens, config, log } = deps
+  const { db, clock, access, refreshTokens, config, log } = deps
   const refreshTtlMs = config.REFRESH_TOKEN_TTL_SECONDS * 1000
   const graceMs = config.REFRESH_REUSE_GRACE_SECONDS * 1000
   const unauthenticated = (message = 'The refresh token is invalid, expired or already used; sign in again.') =>
@@ -75,11 +71,6 @@ export function createSessionService(deps: {
       user,
       sessionId: refresh.sessionId,
     }
-  }
-
-  const denyAccess = async (sessionIds: string[]) => {
-    const ttlMs = config.ACCESS_TOKEN_TTL_SECONDS * 1000 + 60_000
-    await Promise.all(sessionIds.map((id) => store.set(revokedKey(id), '1', ttlMs)))
   }
 
   const revoke: SessionService['revoke'] = async (tx, where, reason) => {
@@ -166,8 +157,7 @@ export function createSessionService(deps: {
         return issue({ user: session.user, refresh: t, expiresAt: session.expiresAt })
       }
       // A rotated token came back: someone holds a copy. End the whole session.
-      const ids = await revoke(db, { sessionId: session.id }, 'refresh_token_reuse')
-      await denyAccess(ids.length > 0 ? ids : [session.id])
+      await revoke(db, { sessionId: session.id }, 'refresh_token_reuse')
       log.warn(
         { event: 'session.reuse_detected', userId: session.userId, sessionId: session.id, ip: meta.ip, reqId: meta.requestId, generationsBack: distance },
         'refresh token reuse detected; session revoked',
@@ -177,13 +167,19 @@ export function createSessionService(deps: {
 
     async authenticate(accessToken) {
       const claims: AccessClaims = access.verify(accessToken)
-      if (await store.get(revokedKey(claims.sid))) {
+      // The session row is the one record of whether a session has ended, so a token of an
+      // ended session is refused at once on every instance, and no cache can forget it.
+      // One primary-key lookup, which also loads the user.
+      const session = await db.session.findUnique({
+        where: { id: claims.sid },
+        select: { userId: true, revokedAt: true, user: true },
+      })
+      if (!session || session.revokedAt || session.userId !== claims.sub || session.user.status !== 'ACTIVE') {
         throw new AppError('UNAUTHENTICATED', 'This session has ended; sign in again.')
       }
-      return { userId: claims.sub, sessionId: claims.sid }
+      return { userId: claims.sub, sessionId: claims.sid, user: session.user }
     },
 
     revoke,
-    denyAccess,
   }
 }
