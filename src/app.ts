@@ -73,6 +73,17 @@ export const app = fp<{ config: Config } & AppOverrides>(
     const clock = opts.clock ?? systemClock
     app.decorate('config', config)
 
+    // Outside /graphql (whose errors the GraphQL formatter answers): a server error's own
+    // message never reaches the client.
+    app.setErrorHandler(async (err: { statusCode?: number; message: string }, request, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500
+      if (status >= 500) {
+        request.log.error({ err }, 'request failed')
+        return reply.code(status).send({ error: 'Internal server error' })
+      }
+      return reply.code(status).send({ error: err.message })
+    })
+
     app.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id)
     })

@@ -38,6 +38,9 @@ export async function buildContext(request: FastifyRequest, _reply: FastifyReply
     return { ...base, identity: await request.server.services.sessions.authenticate(match[1]!) }
   } catch (err) {
     if (isAppError(err)) return { ...base, authError: err }
-    throw err
+    // The session could not be checked (database away): the caller is not authenticated,
+    // and the fields that need one say INTERNAL_SERVER_ERROR rather than guessing.
+    request.log.error({ err }, 'authentication could not be checked')
+    return { ...base, authError: new AppError('INTERNAL_SERVER_ERROR', 'Internal server error', { cause: err }) }
   }
 }

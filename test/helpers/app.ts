@@ -34,7 +34,7 @@ export interface TestApp {
     query: string,
     variables?: Record<string, unknown>,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; body: { data?: T; errors?: { message: string; extensions: Record<string, any> }[] } }>
+  ): Promise<{ status: number; body: { data?: T; errors?: { message: string; path?: (string | number)[]; extensions: Record<string, any> }[] } }>
   /** the last code the file outbox received for a number */
   lastCode(e164: string, purpose?: string): Promise<string | undefined>
   outbox(): Promise<{ mobile: string; purpose: string; code: string; sentAt: string }[]>

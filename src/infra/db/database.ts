@@ -19,6 +19,13 @@ export interface Database {
 }
 
 const HEALTH_TIMEOUT_MS = 1000
+// Every query of this service is a key lookup or a small write; one that has not
+// answered in two seconds means the database is in trouble, and the request is better
+// failed (INTERNAL_SERVER_ERROR) than held. A server-side statement_timeout is the
+// operator's to set (ALTER ROLE … SET statement_timeout): as a startup parameter it would
+// be refused by poolers such as PgBouncer.
+const CONNECT_TIMEOUT_MS = 2000
+const QUERY_TIMEOUT_MS = 2000
 
 /**
  * Connects to DATABASE_URL, or starts the embedded database under
@@ -43,7 +50,19 @@ export async function createDatabase(config: Config, log: DbLog): Promise<Databa
 
     const client = new PrismaClient({
       adapter: new PrismaPg(
-        { connectionString: url, connectionTimeoutMillis: 5000, application_name: 'passport-gateway' },
+        {
+          connectionString: url,
+          application_name: 'passport-gateway',
+          // Bounds opening a connection and, under load, waiting for a free one in the pool.
+          // A server that accepts but never answers fails the query (query_timeout) instead
+          // of holding the request and its connection; a connection whose query failed is
+          // discarded by the pool. Not so for the embedded database: it runs one query at a
+          // time for every connection, so a burst queues there by design, and it cannot go
+          // away without this process.
+          ...(embedded
+            ? { connectionTimeoutMillis: 5000 }
+            : { connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, keepAlive: true }),
+        },
         {
           // An idle connection the server dropped; the pool replaces it on demand.
           onPoolError: (error) => log.warn(`database pool: ${error.message}`),

@@ -89,9 +89,6 @@ export function createMemoryStore(options: { sweepMs?: number } = {}): Store {
         if (log) log.stamps = log.stamps.filter((s) => s.id !== id)
       }
     },
-    async count(windows, now) {
-      return windows.map((w) => (w.windowMs <= 0 ? 0 : prune(w.key, w.windowMs, now).length))
-    },
     async clear(keys) {
       for (const key of keys) entries.delete(key)
     },

@@ -93,23 +93,40 @@ export interface RedisStoreOptions {
   keyPrefix?: string
   /** Upper bound for any one command, so a stalled Redis fails a request instead of hanging it. */
   commandTimeoutMs?: number
+  /** Where connection loss and recovery are reported; silent without one. */
+  log?: { warn(msg: string): void; info(msg: string): void }
 }
 
 export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
   const prefix = options.keyPrefix ?? ''
   const k = (key: string) => prefix + key
-  const timeout = options.commandTimeoutMs ?? 2000
+  // Every script here is a handful of O(log n) steps: a Redis that has not answered in a
+  // second is not going to, and the request is better failed than held.
+  const timeout = options.commandTimeoutMs ?? 1000
 
+  // While Redis is away, a command fails at once instead of waiting in a queue: nothing can
+  // be decided without the store (no code accepted, no limit skipped), and a failed
+  // command must not run later behind the caller's back, when the request that sent it
+  // has already been answered. Only a command Redis received and never answered has an
+  // unknown outcome, as with any network call.
   const base: RedisOptions = {
     lazyConnect: true,
-    connectTimeout: timeout,
+    connectTimeout: Math.max(timeout, 2000),
     commandTimeout: timeout,
-    // Fail a command rather than queue it forever while Redis is away; reconnect in the background.
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * times, 2000),
+    // A connection that answers nothing (a hung server, a silent partition) is dropped and
+    // redialled, rather than trusted until the kernel gives up on it minutes later.
+    socketTimeout: timeout * 3,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // Reconnects in the background until Redis is back; the service recovers by itself.
+    retryStrategy: (times) => Math.min(100 * times, 1000),
   }
   let client: Client
   if (options.cluster) {
+    // ioredis keeps its own queues for a Cluster (nodes always queue; the cluster queues
+    // while it rediscovers slots): commandTimeout bounds a command once a node has it,
+    // not while the whole cluster is unreachable. ping() is bounded regardless.
     const u = new URL(options.url)
     client = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
       lazyConnect: true,
@@ -119,7 +136,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
         password: u.password ? decodeURIComponent(u.password) : undefined,
         tls: u.protocol === 'rediss:' ? {} : undefined,
       },
-      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
     }) as Client
   } else {
     client = new Redis(options.url, base) as Client
@@ -129,10 +146,26 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   client.defineCommand('pgPutRecord', { numberOfKeys: 1, lua: PUT_RECORD })
   client.defineCommand('pgAttempt', { numberOfKeys: 1, lua: ATTEMPT })
   client.defineCommand('pgDeleteIf', { numberOfKeys: 1, lua: DELETE_IF })
-  // Errors are reported where a command fails; the event only needs a listener so that
-  // ioredis does not print unhandled-error warnings while reconnecting.
-  client.on('error', () => {})
-  await client.connect()
+  // Errors reach callers where a command fails. The event needs a listener all the same,
+  // or an 'error' with none would crash the process; it reports each outage once.
+  let down = false
+  client.on('error', (error: Error) => {
+    if (down) return
+    down = true
+    options.log?.warn(`redis: ${error.message}; failing requests until it answers again`)
+  })
+  client.on('ready', () => {
+    if (!down) return
+    down = false
+    options.log?.info('redis: answering again')
+  })
+  try {
+    await client.connect()
+  } catch (error) {
+    // Otherwise it would go on redialling in the background of a process that failed to start.
+    client.disconnect()
+    throw error
+  }
 
   const active = (windows: readonly Window[]) => windows.filter((w) => w.windowMs > 0)
 
@@ -165,11 +198,6 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async release(id, keys) {
       await Promise.all(keys.map((key) => client.zrem(k(key), id)))
     },
-    async count(windows, now) {
-      return Promise.all(
-        windows.map((w) => (w.windowMs <= 0 ? 0 : client.zcount(k(w.key), `(${now - w.windowMs}`, '+inf'))),
-      )
-    },
     async clear(keys) {
       await Promise.all(keys.map((key) => client.del(k(key))))
     },
@@ -201,10 +229,20 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     },
 
     async ping() {
+      // Bounded here as well as by commandTimeout: a Cluster queues commands while it
+      // rediscovers its nodes, and a readiness probe must answer either way.
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeout)
+      })
+      const answered = client.ping().then(
+        (reply) => reply === 'PONG',
+        () => false,
+      )
       try {
-        return (await client.ping()) === 'PONG'
-      } catch {
-        return false
+        return await Promise.race([answered, timedOut])
+      } finally {
+        clearTimeout(timer)
       }
     },
     async close() {

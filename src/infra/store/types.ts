@@ -34,8 +34,6 @@ export interface Store {
   reserve(id: string, windows: readonly Window[], now: number): Promise<Reservation>
   /** Takes back a reservation (for an operation that failed after reserving). */
   release(id: string, keys: readonly string[]): Promise<void>
-  /** How many reservations each window holds at `now`, without reserving. */
-  count(windows: readonly Window[], now: number): Promise<number[]>
   /** Forgets every reservation in these windows (e.g. a successful login clears failures). */
   clear(keys: readonly string[]): Promise<void>
 
