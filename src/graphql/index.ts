@@ -27,7 +27,7 @@ class BadRequest extends Error {
  * Such a tree is printed and parsed again here, so that a malformed tree is a 400
  * instead of a crash inside validation, and every limit sees a well-formed document.
  */
-function normaliseBody(body: unknown, maxTokens: number): void {
+export function normaliseBody(body: unknown, maxTokens: number): void {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequest('The body must be one JSON object: {"query", "variables", "operationName"}.')
   }
@@ -56,7 +56,7 @@ function normaliseBody(body: unknown, maxTokens: number): void {
 }
 
 /** Every budgeted root field spends from the caller's budget each time it executes. */
-function withBudgets(map: IResolvers): IResolvers {
+export function withBudgets(map: IResolvers): IResolvers {
   const out: IResolvers = { ...map }
   for (const type of ['Query', 'Mutation'] as const) {
     const fields = { ...(map[type] as Record<string, (...args: any[]) => unknown>) }

@@ -1,0 +1,30 @@
+// The physical limit for logins: `concurrency` bcrypt.compare at the configured cost kept
+// in flight on the libuv pool for `seconds`, nothing else. Prints compares per second.
+// Run by bench/run.ts on the server's core, with the server's start flags and environment
+// (UV_THREADPOOL_SIZE included).
+import { createHash } from 'node:crypto'
+import bcrypt from 'bcrypt'
+import { loadConfig } from '../../src/config.js'
+
+const seconds = Number(process.argv[2] ?? 10)
+const concurrency = Number(process.argv[3] ?? 16)
+const { BCRYPT_COST } = loadConfig()
+// What our hasher hands bcrypt: the password's SHA-256 in base64 (44 bytes).
+const input = createHash('sha256').update('correct horse battery staple').digest('base64')
+const hash = await bcrypt.hash(input, BCRYPT_COST)
+// A first compare outside the clock, as a warm-up.
+await bcrypt.compare(input, hash)
+
+let done = 0
+const started = performance.now()
+const until = started + seconds * 1000
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (performance.now() < until) {
+      if (!(await bcrypt.compare(input, hash))) throw new Error('compare failed')
+      done++
+    }
+  }),
+)
+const elapsed = (performance.now() - started) / 1000
+console.log(JSON.stringify({ rate: done / elapsed, done, seconds: elapsed, cost: BCRYPT_COST }))
