@@ -12,6 +12,7 @@ import type { Store } from '../src/infra/store/index.js'
 import { systemClock } from '../src/lib/clock.js'
 import { createPasswordHasher } from '../src/modules/accounts/passwords.js'
 import { createServices, type Services } from '../src/modules/services.js'
+import { createHashPool } from '../src/modules/accounts/hash-pool.js'
 import { root } from './processes.js'
 
 export const BENCH_PASSWORD = 'bench-Tr0ub4dor-and-3'
@@ -69,7 +70,9 @@ export async function seed(config: Config, counts: { sessionUsers: number; login
   const sessionUsers = Array.from({ length: counts.sessionUsers }, (_, i) => number(1, i))
   const loginUsers = Array.from({ length: counts.loginUsers }, (_, i) => number(2, i))
   // One bcrypt hash at the configured cost serves every login account: same password.
-  const passwordHash = await createPasswordHasher(config.BCRYPT_COST).hash(BENCH_PASSWORD)
+  const pool = createHashPool({ threads: 1, nice: 0 })
+  const passwordHash = await createPasswordHasher(config.BCRYPT_COST, pool).hash(BENCH_PASSWORD)
+  await pool.close()
   await db.user.createMany({
     data: [
       ...sessionUsers.map((mobile) => ({ mobile, nickname: 'bench', createdAt: now, lastLoginAt: now })),
@@ -93,6 +96,7 @@ export async function seed(config: Config, counts: { sessionUsers: number; login
       return out
     },
     async close() {
+      await services.close()
       await store.close()
       await database.close()
     },

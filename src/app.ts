@@ -99,7 +99,9 @@ export const app = fp<{ config: Config } & AppOverrides>(
     await app.register(
       fp(
         async (scope) => {
-          scope.decorate('services', createServices({ config, db: app.db, store: app.store, sms, clock, secret, log: app.log }))
+          const services = createServices({ config, db: app.db, store: app.store, sms, clock, secret, log: app.log })
+          scope.decorate('services', services)
+          scope.addHook('onClose', () => services.close())
         },
         { name: 'modules', dependencies: ['store', 'db'] },
       ),

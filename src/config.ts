@@ -154,6 +154,10 @@ export const configSchema = z
       .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'origins like https://app.example.com, comma-separated'))),
 
     BCRYPT_COST: int(4, 15).default(12),
+    // Hashes run on worker threads of their own, at most this many at once (0: one per core)…
+    BCRYPT_THREADS: int(0, 64).default(0),
+    // …at this nice value (0-19), so a login storm takes only the CPU other requests leave.
+    BCRYPT_NICE: int(0, 19).default(10),
     LOGIN_CAPTCHA_AFTER_FAILURES: int(1).default(3),
     LOGIN_LOCK_AFTER_FAILURES: int(1).default(10),
     LOGIN_LOCK_SECONDS: int(1).default(900),

@@ -8,6 +8,7 @@ import { deriveKey } from '../lib/crypto.js'
 import { createCaptchaService, type CaptchaService } from './captcha/captcha-service.js'
 import { createSmsCodeService, type SmsCodeService } from './sms-codes/sms-code-service.js'
 import { createAccountService, type AccountService } from './accounts/account-service.js'
+import { createHashPool } from './accounts/hash-pool.js'
 import { createPasswordHasher } from './accounts/passwords.js'
 import { createSessionService, type SessionService } from './sessions/session-service.js'
 import { createAccessTokens, createRefreshTokens } from './sessions/tokens.js'
@@ -22,6 +23,8 @@ export interface Services {
   sessions: SessionService
   accounts: AccountService
   limits: ClientLimits
+  /** Stops what the services run in the background (the hashing threads). */
+  close(): Promise<void>
 }
 
 /** Wires every service to its dependencies, explicitly, in one place. */
@@ -56,6 +59,7 @@ export function createServices(deps: {
     log,
     config,
   })
+  const hashPool = createHashPool({ threads: config.BCRYPT_THREADS || undefined, nice: config.BCRYPT_NICE })
   const accounts = createAccountService({
     db,
     store,
@@ -63,10 +67,10 @@ export function createServices(deps: {
     captcha,
     smsCodes,
     sessions,
-    passwords: createPasswordHasher(config.BCRYPT_COST),
+    passwords: createPasswordHasher(config.BCRYPT_COST, hashPool),
     log,
     config,
   })
   const limits = createClientLimits({ store, clock, log, config })
-  return { captcha, smsCodes, users, sessions, accounts, limits }
+  return { captcha, smsCodes, users, sessions, accounts, limits, close: () => hashPool.close() }
 }

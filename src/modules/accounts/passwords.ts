@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import bcrypt from 'bcrypt'
 import { dictionary } from '@zxcvbn-ts/language-common'
 import { AppError } from '../../errors.js'
+import type { HashPool } from './hash-pool.js'
 
 // zxcvbn-ts's list of the ~49,000 most common passwords (from breach corpora), lower case,
 // most common first. A maintained package beats a data file we would have to keep fresh.
@@ -49,15 +50,15 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean
 }
 
-export function createPasswordHasher(cost: number): PasswordHasher {
+export function createPasswordHasher(cost: number, pool: HashPool): PasswordHasher {
   // Made on first use, at the configured cost, so the dummy takes as long as a real compare.
   let dummy: Promise<string> | undefined
   return {
-    hash: (password) => bcrypt.hash(prehash(password), cost),
-    verify: (password, hash) => bcrypt.compare(prehash(password), hash),
+    hash: (password) => pool.hash(prehash(password), cost),
+    verify: (password, hash) => pool.compare(prehash(password), hash),
     async verifyDummy(password) {
-      dummy ??= bcrypt.hash(prehash('not a real password'), cost)
-      await bcrypt.compare(prehash(password), await dummy)
+      dummy ??= pool.hash(prehash('not a real password'), cost)
+      await pool.compare(prehash(password), await dummy)
       return false
     },
     needsRehash: (hash) => {
