@@ -3,6 +3,7 @@
 // Run by bench/run.ts on the server's core.
 import { randomUUID } from 'node:crypto'
 import svgCaptcha from 'svg-captcha'
+import { runFor } from './ceiling-loop.js'
 import { loadConfig } from '../../src/config.js'
 import { createStore } from '../../src/infra/store/index.js'
 
@@ -21,17 +22,6 @@ const one = async () => {
 const warmUntil = performance.now() + 1000
 while (performance.now() < warmUntil) await one()
 
-let done = 0
-const started = performance.now()
-const until = started + seconds * 1000
-await Promise.all(
-  Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      await one()
-      done++
-    }
-  }),
-)
-const elapsed = (performance.now() - started) / 1000
+const result = await runFor(seconds, concurrency, one)
 await store.close()
-console.log(JSON.stringify({ rate: done / elapsed, done, seconds: elapsed }))
+console.log(JSON.stringify(result))

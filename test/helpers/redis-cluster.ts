@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from './server.js'
+import { freePort } from './redis-server.js'
 
 export interface TestCluster {
   /** a seed node's URL, for REDIS_URL with REDIS_CLUSTER=true */

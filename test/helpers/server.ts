@@ -1,13 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
+import { freePort } from './redis-server.js'
 
 /** The real server process, as `npm start` runs it, on a free port; resolves once /readyz is 200. */
 export async function startServer(env: Record<string, string>) {
