@@ -246,7 +246,7 @@ if (backends.includes('real')) {
     }
     const broken: Store = {
       kind: 'memory',
-      set: fail, get: fail, take: fail, del: fail, reserve: fail, release: fail, clear: fail,
+      set: fail, take: fail, reserve: fail, release: fail, clear: fail,
       gate: fail, putRecord: fail, attempt: fail, deleteIf: fail,
       ping: async () => false,
       close: async () => {},

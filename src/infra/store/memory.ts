@@ -54,17 +54,11 @@ export function createMemoryStore(options: { sweepMs?: number } = {}): Store {
     async set(key, value, ttlMs) {
       entries.set(key, { type: 'value', value, gcAt: Date.now() + ttlMs })
     },
-    async get(key) {
-      return live(key, 'value')?.value ?? null
-    },
     async take(key) {
       const e = live(key, 'value')
       if (!e) return null
       entries.delete(key)
       return e.value
-    },
-    async del(key) {
-      entries.delete(key)
     },
 
     async reserve(id, windows, now): Promise<Reservation> {

@@ -176,14 +176,8 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async set(key, value, ttlMs) {
       await client.set(k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)))
     },
-    async get(key) {
-      return client.get(k(key))
-    },
     async take(key) {
       return client.getdel(k(key))
-    },
-    async del(key) {
-      await client.del(k(key))
     },
 
     async reserve(id, windows, now): Promise<Reservation> {

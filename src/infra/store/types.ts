@@ -20,10 +20,8 @@ export interface Store {
 
   /** Sets `key` to `value`, replacing any value, expiring after `ttlMs`. */
   set(key: string, value: string, ttlMs: number): Promise<void>
-  get(key: string): Promise<string | null>
   /** Atomic get-and-delete: of any number of concurrent callers, one receives the value. */
   take(key: string): Promise<string | null>
-  del(key: string): Promise<void>
 
   /**
    * Reserves one slot in every window at once, or none. A window holds at most `limit`
