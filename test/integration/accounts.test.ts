@@ -180,6 +180,21 @@ for (const backend of backends) {
       t.equal(codeOf(await h.gql(RESET, { input: { mobile: reg.local, smsCode, newPassword: 'Another-Pass-3' } })), 'SMS_CODE_INVALID', 'code used')
     })
 
+    t.test('a password sign-in racing a reset never leaves a session the reset missed', async (t) => {
+      for (let round = 0; round < 8; round++) {
+        const reg = await signUp(h)
+        const smsCode = await requestCode(h, reg.local, 'RESET_PASSWORD')
+        const [login, reset] = await Promise.all([
+          loginWithPassword(h, reg.local),
+          h.gql<{ resetPassword: Payload }>(RESET, { input: { mobile: reg.local, smsCode, newPassword: `Reset-Race-${round}-x` } }),
+        ])
+        t.notOk(reset.body.errors, `round ${round}: reset ok`)
+        const live = await h.app.db.session.findMany({ where: { userId: reg.user.id, revokedAt: null } })
+        t.equal(live.length, 1, `round ${round}: only the reset's own session is live (login ${codeOf(login) ?? 'ok'})`)
+        if (login.body.data?.login) t.equal(codeOf(await me(h, login.body.data.login.accessToken)), 'UNAUTHENTICATED')
+      }
+    })
+
     t.test('changePassword needs the current password, counts failures, ends the other sessions', async (t) => {
       const reg = await signUp(h)
       const other = (await loginWithPassword(h, reg.local)).body.data!.login

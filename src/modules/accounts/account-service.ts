@@ -186,12 +186,16 @@ export function createAccountService(deps: {
       await clearFailures(e164)
       const rehash = passwords.needsRehash(user.passwordHash!) ? await passwords.hash(input.password) : undefined
       const created = await db.$transaction(async (tx) => {
-        const updated = await tx.user.update({
-          where: { id: user.id },
+        // Only if the password is still the one just checked: a reset or change that
+        // committed meanwhile (and ended every session it could see) wins, and this
+        // sign-in must not leave a session behind it. The row lock orders the two.
+        const changed = await tx.user.updateMany({
+          where: { id: user.id, passwordHash: user.passwordHash, status: 'ACTIVE' },
           // A hash made at an older cost is replaced while the password is at hand.
           data: { lastLoginAt: new Date(clock.now()), ...(rehash ? { passwordHash: rehash } : {}) },
         })
-        return sessions.create(tx, updated, meta)
+        if (changed.count !== 1) throw invalidCredentials()
+        return sessions.create(tx, await tx.user.findUniqueOrThrow({ where: { id: user.id } }), meta)
       })
       log.info({ event: 'login.ok', method: 'PASSWORD', userId: user.id, ip: meta.ip, reqId: meta.requestId }, 'signed in')
       return sessions.issue(created)
@@ -208,11 +212,13 @@ export function createAccountService(deps: {
       let ended: string[] = []
       const created = await db.$transaction(async (tx) => {
         const now = new Date(clock.now())
-        ended = await sessions.revoke(tx, { userId: user.id }, 'password_reset')
+        // The password first: its row lock makes a concurrent password sign-in either
+        // commit before this (and its session is ended below) or fail its check.
         const updated = await tx.user.update({
           where: { id: user.id },
           data: { passwordHash, passwordChangedAt: now, lastLoginAt: now },
         })
+        ended = await sessions.revoke(tx, { userId: user.id }, 'password_reset')
         const session = await sessions.create(tx, updated, meta)
         await consumeOrAbort(verified)
         return session
