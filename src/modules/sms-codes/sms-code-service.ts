@@ -206,9 +206,10 @@ export function createSmsCodeService(deps: Deps): SmsCodeService {
             text: `Your verification code is ${code}. It expires in ${Math.ceil(config.SMS_CODE_TTL_SECONDS / 60)} minutes. Do not share it.`,
           })
         } catch (err) {
-          // No usable code may outlive a failed delivery; the user was sent nothing, so
-          // the attempt does not count against the sending limits either.
-          await Promise.all([store.deleteIf(key, 'n', nonce), releaseAll()]).catch((cleanupErr) =>
+          // No usable code may outlive a failed delivery. The attempt still counts against
+          // the sending limits: after a timeout the provider may have delivered it anyway,
+          // and a slow provider must not turn into unlimited messages to one number.
+          await store.deleteIf(key, 'n', nonce).catch((cleanupErr) =>
             log.error({ err: cleanupErr }, 'cleanup after failed sms delivery failed'),
           )
           log.warn(
