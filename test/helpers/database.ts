@@ -13,8 +13,9 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: testDatabaseAdminUrl })
+/** One connection to `url` for the length of `run`. */
+export async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
     return await run(client)
@@ -22,6 +23,8 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
     await client.end()
   }
 }
+
+const admin = <T>(run: (client: pg.Client) => Promise<T>) => withClient(testDatabaseAdminUrl, run)
 
 /**
  * A database of its own for one test, migrated like production unless

@@ -22,7 +22,7 @@ import {
   listMigrationNames,
 } from '../../src/infra/db/migrations-dir.js'
 import { diffDatamodels } from '../../src/infra/db/schema-engine.js'
-import { createTestDatabase } from '../helpers/database.js'
+import { createTestDatabase, withClient } from '../helpers/database.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const migrationsDir = defaultMigrationsDir()
@@ -38,15 +38,6 @@ function recordingLog(): DbLog & { lines: string[] } {
   }
 }
 
-async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await run(client)
-  } finally {
-    await client.end()
-  }
-}
 
 interface MigrationRow {
   id: string
